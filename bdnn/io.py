@@ -1,0 +1,99 @@
+"""Atomic file output and array validation shared by every pipeline stage.
+
+Every writer here writes to a temporary file in the destination folder and
+renames it into place, so an interrupted job never leaves a half-written
+output behind that a later run could mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` and rename it to ``path`` on success.
+
+    Parameters
+    ----------
+    path : path-like
+        Final destination. Its parent folder is created if missing.
+    suffix : str
+        Suffix of the temporary file, for writers that append one (``np.save``
+        appends ``.npy`` unless the name already ends with it).
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary path to write to. It is removed if the block raises.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write one array to ``path`` in ``.npy`` format, atomically."""
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
+            np.save(stream, np.asarray(array), allow_pickle=False)
+
+
+def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
+    """Write named arrays to ``path`` as an uncompressed ``.npz`` archive, atomically."""
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as stream:
+            np.savez(stream, **{name: np.asarray(value) for name, value in arrays.items()})
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` archive without allowing pickled objects."""
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def save_json(path: str | os.PathLike, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as indented JSON to ``path``, atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def require_finite(array: np.ndarray, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` if ``array`` holds NaN or infinity."""
+    if not np.all(np.isfinite(array)):
+        count = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{what} contains {count} NaN or infinite values; check the input data and the previous step")
+
+
+def require_codes(codes: np.ndarray, what: str) -> np.ndarray:
+    """Check that ``codes`` is a 2-D ``uint8`` array of 0/1 bits and return it.
+
+    Raises
+    ------
+    ValueError
+        If the array is not 2-D, not ``uint8`` or holds values other than 0 and 1.
+    """
+    codes = np.asarray(codes)
+    if codes.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array of shape (n, n_bits), got shape {codes.shape}")
+    if codes.dtype != np.uint8:
+        raise ValueError(f"{what} must have dtype uint8 (bits 0/1), got {codes.dtype}")
+    if codes.size and codes.max() > 1:
+        raise ValueError(f"{what} must contain only 0 and 1, found {int(codes.max())}")
+    return codes
