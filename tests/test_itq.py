@@ -67,3 +67,11 @@ def test_itq_rejects_nan(clustered_data):
     data[3, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         ITQ(n_bits=4).fit(data)
+
+
+def test_itq_save_load_round_trip(clustered_data, tmp_path):
+    model = ITQ(n_bits=8, center="train+query", random_state=2).fit(clustered_data[:300], query=clustered_data[300:])
+    model.save(tmp_path / "itq.npz")
+    loaded = ITQ.load(tmp_path / "itq.npz")
+    assert loaded.center == "train+query"
+    assert np.array_equal(loaded.encode(clustered_data), model.encode(clustered_data))

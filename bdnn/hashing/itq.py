@@ -9,10 +9,11 @@ Procrustes solution for ``R``.
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
-from bdnn.io import require_finite
+from bdnn.io import load_npz, require_finite, save_npz
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +147,23 @@ class ITQ:
     def encode(self, X: np.ndarray) -> np.ndarray:
         """Return binary codes of shape (n, n_bits), dtype uint8, bit 1 where the projection is >= 0."""
         return (self.project(X) >= 0).astype(np.uint8)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the settings and learned arrays to a plain ``.npz`` file, atomically."""
+        if not hasattr(self, "rotation_"):
+            raise RuntimeError("ITQ is not fitted: call fit(X) before save()")
+        save_npz(path, n_bits=self.n_bits, n_iter=self.n_iter, center=self.center, random_state=self.random_state,
+                 mean=self.mean_, components=self.components_, rotation=self.rotation_,
+                 loss_history=np.asarray(self.loss_history_))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ITQ":
+        """Read a model written by :meth:`save`."""
+        arrays = load_npz(path)
+        model = cls(int(arrays["n_bits"]), n_iter=int(arrays["n_iter"]), center=str(arrays["center"]),
+                    random_state=int(arrays["random_state"]))
+        model.mean_ = arrays["mean"]
+        model.components_ = arrays["components"]
+        model.rotation_ = arrays["rotation"]
+        model.loss_history_ = arrays["loss_history"].tolist()
+        return model

@@ -1,0 +1,25 @@
+# Summary table with reference values and the mAP-vs-code-length figures.
+
+
+rule summary:
+    input:
+        metrics=run_results("metrics.json"),
+    output:
+        summary="results/summary.csv",
+    params:
+        experiments={name: config["experiments"][name] for name in config["run"]},
+    log:
+        "logs/report/summary.log",
+    script:
+        "../scripts/summary.py"
+
+
+rule map_figure:
+    input:
+        summary="results/summary.csv",
+    output:
+        figure="figures/{experiment}_map.png",
+    log:
+        "logs/report/{experiment}_map.log",
+    script:
+        "../scripts/map_figure.py"
