@@ -56,3 +56,10 @@ def experiment_results(wildcards, name):
         for method in settings["methods"]
         for bits in config["bits"]
     ]
+
+
+def prepare_input(wildcards):
+    # The scikit-learn digits ship with the package and need no acquisition.
+    if wildcards.dataset == "digits":
+        return []
+    return [f"{RAW_DIR}/{wildcards.dataset}/manifest.json"]

@@ -9,6 +9,8 @@ rule acquire:
         mirror=config["data"]["mirror"],
         allow_unverified=config["data"]["allow_unverified"],
         timeout_s=config["data"]["timeout_s"],
+    conda:
+        "../envs/bdnn.yaml"
     log:
         "logs/acquire/{dataset}.log",
     benchmark:
@@ -17,21 +19,16 @@ rule acquire:
         "../scripts/acquire.py"
 
 
-def prepare_input(wildcards):
-    # The scikit-learn digits ship with the package and need no acquisition.
-    if wildcards.dataset == "digits":
-        return []
-    return [f"{RAW_DIR}/{wildcards.dataset}/manifest.json"]
-
-
 rule prepare:
     input:
         prepare_input,
     output:
-        items="data/datasets/{dataset}/items.npy",
+        item_array="data/datasets/{dataset}/items.npy",
         labels="data/datasets/{dataset}/labels.npy",
         parts="data/datasets/{dataset}/parts.npy",
         info="data/datasets/{dataset}/info.json",
+    conda:
+        "../envs/bdnn.yaml"
     log:
         "logs/prepare/{dataset}.log",
     benchmark:

@@ -13,6 +13,8 @@ rule evaluate:
         radius=config["evaluation"]["hamming_radius"],
     resources:
         mem_mb=8000,
+    conda:
+        "../envs/bdnn.yaml"
     log:
         "logs/evaluate/{experiment}/{method}/{bits}.log",
     benchmark:

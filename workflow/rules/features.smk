@@ -4,7 +4,7 @@
 
 rule features:
     input:
-        items="data/datasets/{dataset}/items.npy",
+        item_array="data/datasets/{dataset}/items.npy",
         parts="data/datasets/{dataset}/parts.npy",
         info="data/datasets/{dataset}/info.json",
     output:
@@ -16,6 +16,8 @@ rule features:
     threads: config["threads"]["features"]
     resources:
         mem_mb=16000,
+    conda:
+        "../envs/features.yaml"
     log:
         "logs/features/{dataset}/{feature}.log",
     benchmark:

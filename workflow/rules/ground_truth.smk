@@ -11,6 +11,8 @@ rule split:
     params:
         experiment=experiment_config,
         seed=config["seed"],
+    conda:
+        "../envs/bdnn.yaml"
     log:
         "logs/split/{experiment}.log",
     script:
@@ -29,6 +31,8 @@ rule ground_truth:
     threads: config["threads"]["ground_truth"]
     resources:
         mem_mb=8000,
+    conda:
+        "../envs/bdnn.yaml"
     log:
         "logs/ground_truth/{experiment}.log",
     benchmark:

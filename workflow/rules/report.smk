@@ -8,6 +8,8 @@ rule summary:
         summary="results/summary.csv",
     params:
         experiments={name: config["experiments"][name] for name in config["run"]},
+    conda:
+        "../envs/bdnn.yaml"
     log:
         "logs/report/summary.log",
     script:
@@ -19,6 +21,8 @@ rule map_figure:
         summary="results/summary.csv",
     output:
         figure="figures/{experiment}_map.png",
+    conda:
+        "../envs/bdnn.yaml"
     log:
         "logs/report/{experiment}_map.log",
     script:

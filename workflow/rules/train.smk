@@ -14,6 +14,8 @@ rule train:
     threads: config["threads"]["train"]
     resources:
         mem_mb=16000,
+    conda:
+        "../envs/bdnn.yaml"
     log:
         "logs/train/{experiment}/{method}/{bits}.log",
     benchmark:

@@ -13,6 +13,6 @@ with open(snakemake.input.info) as stream:
 options = {"cnn_weights": snakemake.params.cnn_weights, "cnn_device": snakemake.params.cnn_device,
            "cnn_batch_size": snakemake.params.cnn_batch_size, "threads": snakemake.threads}
 with threadpool_limits(limits=snakemake.threads):
-    features = compute_feature(snakemake.wildcards.feature, np.load(snakemake.input.items), np.load(snakemake.input.parts),
+    features = compute_feature(snakemake.wildcards.feature, np.load(snakemake.input.item_array), np.load(snakemake.input.parts),
                                part_names, options)
 save_npy(snakemake.output.features, features)

@@ -1,0 +1,8 @@
+from pathlib import Path
+
+from bdnn.data.acquire import acquire
+from bdnn.runlog import configure_logging
+
+configure_logging(snakemake.log[0])
+acquire(snakemake.wildcards.dataset, Path(snakemake.output.manifest).parent, mirror=snakemake.params.mirror,
+        allow_unverified=snakemake.params.allow_unverified, timeout=snakemake.params.timeout_s)
