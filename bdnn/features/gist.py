@@ -83,11 +83,11 @@ def gist(
     -------
     ndarray of shape (n, blocks**2 * sum(orientations)), dtype float64
         Descriptors. The prefilter runs in float64 and the Gabor filtering
-        in float32, so values carry about 7 significant digits. They are in
-        filter-major order: all blocks of filter 0, then all
-        blocks of filter 1, and so on, with filters ordered as in
-        ``gabor_filter_bank``. Within a filter, the blocks run down the
-        columns: block (row r, column c) has index ``blocks * c + r``.
+        in float32, so the relative precision is about 1e-6. Values are in
+        filter-major order: all blocks of filter 0, then all blocks of
+        filter 1, and so on, with filters ordered as in ``gabor_filter_bank``.
+        Within a filter, the blocks run down the columns: block (row r,
+        column c) has index ``blocks * c + r``.
         A constant image (every pixel equal) has no contrast to describe, so
         its descriptor is all zeros in both variants.
 
