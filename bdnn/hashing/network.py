@@ -21,8 +21,8 @@ SIGMOID = "sigmoid"
 IDENTITY = "identity"
 ACTIVATIONS = (SIGMOID, IDENTITY)
 
-# Rows of the input that the second-moment matrix converts to float64 at a time.
-_MOMENT_CHUNK_ROWS = 8192
+# Rows that ``cross_product`` converts to float64 at a time.
+_CHUNK_ROWS = 8192
 
 
 @dataclass
@@ -143,13 +143,18 @@ def unpack_layers(vector: np.ndarray, template: list[Layer], dtype: np.dtype) ->
     return layers
 
 
-def second_moment(A: np.ndarray) -> np.ndarray:
-    """Return the uncentred second-moment matrix ``A.T @ A / m`` in float64, reading ``A`` in row chunks."""
-    moment = np.zeros((A.shape[1], A.shape[1]))
-    for start in range(0, A.shape[0], _MOMENT_CHUNK_ROWS):
-        chunk = A[start : start + _MOMENT_CHUNK_ROWS].astype(np.float64)
-        moment += chunk.T @ chunk
-    return moment / A.shape[0]
+def cross_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Return ``A.T @ B`` accumulated in float64, converting the rows of both in chunks.
+
+    The chunks keep the float64 copies small when ``A`` or ``B`` is a large float32 array.
+    """
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"A and B must have the same number of rows, got {A.shape[0]} and {B.shape[0]}")
+    product = np.zeros((A.shape[1], B.shape[1]))
+    for start in range(0, A.shape[0], _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        product += A[rows].astype(np.float64).T @ B[rows].astype(np.float64)
+    return product
 
 
 def top_eigenvectors(matrix: np.ndarray, count: int) -> np.ndarray:
@@ -197,7 +202,7 @@ def eigenvector_layers(X: np.ndarray, sizes: list[int], activations: list[str], 
                 f"a layer of {size} units cannot be initialised from the top eigenvectors of a "
                 f"{current.shape[1]}-dimensional input; use at most {current.shape[1]} units"
             )
-        weight = top_eigenvectors(second_moment(current), size).astype(dtype)
+        weight = top_eigenvectors(cross_product(current, current) / current.shape[0], size).astype(dtype)
         layer = Layer(weight, np.zeros(size, dtype=dtype), activation)
         layers.append(layer)
         current = forward([layer], current)[0]
