@@ -1,8 +1,8 @@
 """Typed, validated view of the dataset registry (``registry.yaml``).
 
 The registry is data: every URL, size and checksum of the raw benchmark files
-lives in the YAML file, and this module only parses and checks it, so that a
-typo fails when the registry is loaded and not halfway through a download.
+is in the YAML file. This module only parses and checks it, so a typo fails
+when the registry is loaded and not halfway through a download.
 """
 
 from __future__ import annotations

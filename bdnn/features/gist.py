@@ -31,6 +31,7 @@ import scipy.fft
 from tqdm import tqdm
 
 from bdnn.features.gabor import gabor_filter_bank, validate_orientations
+from bdnn.io import require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +97,14 @@ def gist(
     ValueError
         If an argument is out of range, the images have the wrong shape or
         dtype, contain NaN or infinity, or (for ``"lear"``) negative values.
+        Also if a descriptor comes out non-finite, which finite input should
+        never produce.
     """
     orientations = validate_orientations(orientations)
-    _validate_options(blocks, prefilter_fc, variant, batch_size)
-    grey = _grey_images(images, blocks, variant)
+    _validate_options(blocks, prefilter_fc, variant, batch_size, workers)
+    images = _validate_images(images, blocks, variant)
 
-    n_images, height, width = grey.shape
+    n_images, height, width = images.shape[:3]
     n_features = blocks * blocks * sum(orientations)
     padding = GABOR_PADDING if variant == "lmgist" else 0
     bank = gabor_filter_bank(height + 2 * padding, width + 2 * padding, orientations)
@@ -115,28 +118,32 @@ def gist(
     descriptors = np.empty((n_images, n_features), dtype=np.float64)
     starts = range(0, n_images, batch_size)
     for start in tqdm(starts, desc=f"GIST {variant}", unit="batch", disable=not show_progress):
-        batch = grey[start : start + batch_size]
-        descriptors[start : start + len(batch)] = _describe_batch(batch, bank, blocks, prefilter_fc, variant, workers)
+        grey = _grey_levels(images[start : start + batch_size])
+        descriptors[start : start + len(grey)] = _describe_batch(grey, bank, blocks, prefilter_fc, variant, workers)
 
+    require_finite(descriptors, "GIST descriptors")
     elapsed = time.perf_counter() - started
     rate = n_images / elapsed if elapsed > 0 else float("inf")
     logger.info("GIST (%s) finished: %d images in %.1f s (%.0f images/s)", variant, n_images, elapsed, rate)
     return descriptors
 
 
-def _validate_options(blocks: int, prefilter_fc: float, variant: str, batch_size: int) -> None:
+def _validate_options(blocks: int, prefilter_fc: float, variant: str, batch_size: int, workers: int) -> None:
     if isinstance(blocks, (bool, np.bool_)) or not isinstance(blocks, (int, np.integer)) or blocks < 1:
         raise ValueError(f"blocks must be a positive integer (blocks per image axis), got {blocks!r}")
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer (images per batch), got {batch_size!r}")
-    if not np.isscalar(prefilter_fc) or not np.isfinite(prefilter_fc) or prefilter_fc <= 0:
+    is_number = isinstance(prefilter_fc, (int, float, np.integer, np.floating)) and not isinstance(prefilter_fc, bool)
+    if not is_number or not np.isfinite(prefilter_fc) or prefilter_fc <= 0:
         raise ValueError(f"prefilter_fc must be a positive finite number (cycles per image), got {prefilter_fc!r}")
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if isinstance(workers, (bool, np.bool_)) or not isinstance(workers, (int, np.integer)) or workers == 0:
+        raise ValueError(f"workers must be a non-zero integer (scipy.fft threads, -1 for every CPU), got {workers!r}")
 
 
-def _grey_images(images: np.ndarray, blocks: int, variant: str) -> np.ndarray:
-    """Validate the image stack and return its grey levels as float64 (n, h, w)."""
+def _validate_images(images: np.ndarray, blocks: int, variant: str) -> np.ndarray:
+    """Check the shape, dtype and values of an image stack and return it as an array."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] != 3:
         raise ValueError(f"images of shape (n, h, w, channels) must have 3 channels (RGB), got shape {images.shape}")
@@ -153,13 +160,18 @@ def _grey_images(images: np.ndarray, blocks: int, variant: str) -> np.ndarray:
         finite = np.isfinite(images)
         if not finite.all():
             bad = int(images.size - np.count_nonzero(finite))
-            raise ValueError(f"images contains {bad} NaN or infinite values; GIST needs finite pixel values")
+            raise ValueError(f"images contains {bad} NaN or infinite values. GIST needs finite pixel values")
         if variant == "lear" and images.size and images.min() < 0:
             raise ValueError(
                 f"images must be non-negative for variant 'lear' (it takes log(1 + image)), "
                 f"got minimum {float(images.min())}"
             )
 
+    return images
+
+
+def _grey_levels(images: np.ndarray) -> np.ndarray:
+    """Return grey levels as float64 (n, h, w), the plain mean of R, G and B for colour images."""
     if images.ndim == 4:
         return images.mean(axis=-1, dtype=np.float64)
     return images.astype(np.float64)
@@ -195,12 +207,13 @@ def _describe_batch(
 def prefilter(grey: np.ndarray, fc: float = 4, workers: int = 1) -> np.ndarray:
     """Whiten and contrast-normalise grey images as the GIST prefilter does.
 
-    The steps are ``log(1 + image)``, mirror padding by 5 pixels and then on
-    the bottom and right to a square of even side ``n``, subtraction of the
-    Gaussian low-pass ``exp(-(fx**2 + fy**2) / s**2)`` with
-    ``s = fc / sqrt(log 2)`` (frequencies in cycles per ``n`` pixels), and
-    division by ``0.2 + sqrt(|low-pass of the squared result|)``. Finally the
-    result is cropped back to the input size.
+    The image becomes ``log(1 + image)`` and is mirror-padded by 5 pixels,
+    then on the bottom and right to a square of even side ``n``. Whitening
+    subtracts the Gaussian low-pass ``exp(-(fx**2 + fy**2) / s**2)``, where
+    ``s = fc / sqrt(log 2)`` and frequencies are in cycles per ``n`` pixels.
+    Local contrast normalisation divides by
+    ``0.2 + sqrt(|low-pass of the squared result|)``. Finally the result is
+    cropped back to the input size.
 
     Parameters
     ----------
@@ -245,8 +258,8 @@ def _gabor_block_means(filtered: np.ndarray, bank: np.ndarray, blocks: int, vari
     padding = GABOR_PADDING if variant == "lmgist" else 0
     image = np.pad(filtered, ((0, 0), (padding, padding), (padding, padding)), mode="symmetric")
 
-    # Single precision, as the toolbox filters in single precision; this
-    # stage dominates the run time and float32 halves it.
+    # The toolbox filters in single precision too. This stage dominates the
+    # run time, and float32 halves it.
     spectrum = scipy.fft.fft2(image.astype(np.float32), workers=workers)
     bank = bank.astype(np.float32)
 
@@ -256,8 +269,8 @@ def _gabor_block_means(filtered: np.ndarray, bank: np.ndarray, blocks: int, vari
 
     output = np.empty((n_images, len(bank), blocks * blocks), dtype=np.float64)
     for index, transfer in enumerate(bank):
-        # Inverse FFT along columns first, crop the columns, then along rows:
-        # only the cropped window is needed, which saves a third of the work.
+        # Only the cropped window is needed, so invert along the columns, crop,
+        # then invert along the rows. This saves a third of the work.
         response = scipy.fft.ifft(spectrum * transfer, axis=2, workers=workers)[:, :, padding : padding + width]
         response = scipy.fft.ifft(response, axis=1, workers=workers)[:, padding : padding + height, :]
         magnitude = np.abs(response).astype(np.float64)

@@ -5,7 +5,7 @@ layers and a linear code layer. Samples are rows: an input batch has shape
 (m, n_features) and a layer with weight ``W`` of shape (n_out, n_in) and bias
 ``c`` computes ``activation(A @ W.T + c)``.
 
-This module holds the forward and backward passes, the packing of all weights
+This module contains the forward and backward passes, the packing of all weights
 into the one float64 vector that ``scipy.optimize`` works on, the layer-wise
 eigenvector initialisation and the binarisation rule (bit 1 where H >= 0).
 """
@@ -105,8 +105,11 @@ def backward(
     for index in range(len(layers) - 1, -1, -1):
         layer = layers[index]
         if layer.activation == SIGMOID:
-            activated = outputs[index]
-            delta = delta * activated * (1 - activated)
+            # The sigmoid's derivative is a (1 - a), computed in one buffer.
+            derivative = 1 - outputs[index]
+            derivative *= outputs[index]
+            derivative *= delta
+            delta = derivative
         layer_input = X if index == 0 else outputs[index - 1]
         gradients.append((delta.T @ layer_input, delta.sum(axis=0)))
 
@@ -219,5 +222,7 @@ def encode_bits(layers: list[Layer], X: np.ndarray) -> np.ndarray:
     """
     H = forward(layers, X)[-1]
     if not np.all(np.isfinite(H)):
-        raise FloatingPointError("the code layer H contains NaN or infinity; the network weights are broken")
+        raise FloatingPointError(
+            "the code layer H contains NaN or infinity, so the network weights are invalid; retrain or reload the model"
+        )
     return (H >= 0).astype(np.uint8)

@@ -197,10 +197,10 @@ def _require_finite_terms(terms: dict[str, float], iteration: int) -> None:
             raise NonFiniteObjectiveError(iteration, name, value)
 
 
-def _require_finite_array(array: np.ndarray, iteration: int, what: str) -> None:
+def _require_finite_array(array: np.ndarray, iteration: int, term: str) -> None:
     finite = np.isfinite(array)
     if not np.all(finite):
-        raise NonFiniteObjectiveError(iteration, what, float(array.ravel()[np.argmin(finite.ravel())]))
+        raise NonFiniteObjectiveError(iteration, term, float(array.ravel()[np.argmin(finite.ravel())]))
 
 
 def fit_weights(
@@ -313,7 +313,8 @@ def train_binary_encoder(
         previous_best = max(entry["validation_map"] for entry in history)
         score = _record(history, objective, layers, codes, validate, iteration, n_iter, start, name, max_outer)
 
-        if score <= previous_best:
+        # "not >" so that a NaN score also stops training.
+        if not score > previous_best:
             logger.info(
                 "%s: validation mAP %.2f did not improve on %.2f; stopping and keeping outer iteration %d",
                 name, 100 * score, 100 * previous_best, best.best_iteration,
