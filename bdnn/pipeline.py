@@ -131,9 +131,6 @@ def evaluate_codes(codes_path: PathLike, ground_truth_path: PathLike, ks: Sequen
 
     started = time.perf_counter()
     metrics = evaluate(query_codes, database_codes, ks=tuple(ks), radius=radius, **relevance)
-    metrics["n_query"] = int(query_codes.shape[0])
-    metrics["n_database"] = int(database_codes.shape[0])
-    metrics["n_bits"] = int(query_codes.shape[1])
     metrics["train_seconds"] = float(codes["train_seconds"])
     logger.info("evaluated %d queries against %d database codes in %.1f s", query_codes.shape[0],
                 database_codes.shape[0], time.perf_counter() - started)

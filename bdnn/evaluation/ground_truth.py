@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 # Default size of one block of squared distances (query rows x database size), in float64 values.
 DISTANCE_BLOCK_ELEMENTS = 2**25
 
-# Default number of database rows converted to float64 for one matrix product.
-DATABASE_CHUNK_ROWS = 2**16
+# Default size of one database chunk converted to float64 for a matrix product, in values (64 MiB).
+DATABASE_CHUNK_ELEMENTS = 2**23
 
 
 def _require_features(array: np.ndarray, name: str) -> np.ndarray:
@@ -66,7 +66,7 @@ def knn_ground_truth(
     k: int,
     *,
     chunk_size: int | None = None,
-    database_chunk_size: int = DATABASE_CHUNK_ROWS,
+    database_chunk_size: int | None = None,
     show_progress: bool = True,
 ) -> np.ndarray:
     """Find the k Euclidean nearest database items of each query, exactly.
@@ -78,8 +78,8 @@ def knn_ground_truth(
     Memory is bounded by the block sizes, not by the number of queries. The
     main cost is one block of ``chunk_size`` x n_database float64 squared
     distances (about 256 MiB by default). The rest is one database chunk of
-    ``database_chunk_size`` x n_features float64 values (64 MiB for
-    65,536 x 128), its product with the query block, one row copy for the
+    ``database_chunk_size`` x n_features float64 values (about 64 MiB by
+    default), its product with the query block, one row copy for the
     selection and n_database float64 norms. The inputs are never converted
     to float64 as a whole.
 
@@ -94,8 +94,9 @@ def knn_ground_truth(
     chunk_size : int, optional
         Queries per block. By default the block holds about 2**25 distances
         (256 MiB), and at least one query.
-    database_chunk_size : int
-        Database rows per matrix product.
+    database_chunk_size : int, optional
+        Database rows per matrix product. By default a chunk holds about
+        2**23 float64 values (64 MiB).
     show_progress : bool
         Show a progress bar over queries.
 
@@ -122,6 +123,8 @@ def knn_ground_truth(
         raise ValueError(f"k must be an integer in [1, n_database={n_database}], got {k!r}")
     if chunk_size is None:
         chunk_size = max(1, DISTANCE_BLOCK_ELEMENTS // n_database)
+    if database_chunk_size is None:
+        database_chunk_size = max(1, DATABASE_CHUNK_ELEMENTS // max(database.shape[1], 1))
     for name, value in (("chunk_size", chunk_size), ("database_chunk_size", database_chunk_size)):
         if value < 1:
             raise ValueError(f"{name} must be a positive number of rows, got {value}")
@@ -146,10 +149,12 @@ def knn_ground_truth(
     # NOTE: for real-valued features (GIST, CNN) the expansion rounds, and
     # near-ties may order differently than a direct sum of squared differences.
     neighbours = np.empty((n_queries, k), dtype=np.int64)
+    # One buffer reused for every query block, so two blocks never coexist.
+    block_buffer = np.empty((min(chunk_size, n_queries), n_database), dtype=np.float64)
     with tqdm(total=n_queries, desc="K-NN ground truth", unit="query", disable=not show_progress) as progress:
         for query_start in range(0, n_queries, chunk_size):
             query_block = queries[query_start : query_start + chunk_size].astype(np.float64)
-            squared_distances = np.empty((query_block.shape[0], n_database), dtype=np.float64)
+            squared_distances = block_buffer[: query_block.shape[0]]
 
             for database_start in range(0, n_database, database_chunk_size):
                 database_stop = min(database_start + database_chunk_size, n_database)

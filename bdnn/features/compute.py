@@ -58,4 +58,29 @@ def compute_feature(feature: str, items: np.ndarray, parts: np.ndarray, part_nam
         features = items.astype(np.float32, copy=False)
         require_finite(features, "SIFT vectors")
         return features
+    if feature in ("gist320", "gist512"):
+        from bdnn.features.gist import gist
+
+        orientations = (8, 8, 4) if feature == "gist320" else (8, 8, 8, 8)
+        return gist(items, orientations=orientations, variant="lmgist", show_progress=True,
+                    workers=int(options.get("threads", 1)))
+    if feature in ("alexnet_fc7_pca800", "vgg16_fc7"):
+        return _cnn_feature(feature, items, parts, part_names, options)
     raise ValueError(f"unknown feature {feature!r}; expected one of {FEATURE_NAMES}")
+
+
+def _cnn_feature(feature: str, items: np.ndarray, parts: np.ndarray, part_names: Sequence[str],
+                 options: Mapping[str, Any]) -> np.ndarray:
+    from bdnn.features.cnn import extract_fc7
+    from bdnn.features.pca import apply_pca_projection, fit_pca_projection
+
+    name = "alexnet" if feature.startswith("alexnet") else "vgg16"
+    fc7 = extract_fc7(items, name=name, weights=options.get("cnn_weights", {}).get(name),
+                      batch_size=int(options.get("cnn_batch_size", 64)), device=options.get("cnn_device", "cpu"),
+                      show_progress=True)
+    if feature == "vgg16_fc7":
+        return fc7
+    if "train" not in part_names:
+        raise ValueError(f"{feature} fits its PCA on the 'train' part, which this dataset lacks (parts: {list(part_names)})")
+    train = parts == list(part_names).index("train")
+    return apply_pca_projection(fit_pca_projection(fc7[train], 800), fc7)

@@ -12,6 +12,7 @@ import logging
 import os
 
 import numpy as np
+import scipy.linalg
 
 from bdnn.io import load_npz, require_finite, save_npz
 
@@ -111,9 +112,9 @@ class ITQ:
 
         centred = X - self.mean_
         covariance = centred.T @ centred / n_samples
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        order = np.argsort(eigenvalues)[::-1][: self.n_bits]
-        components = eigenvectors[:, order]
+        # Only the top n_bits eigenpairs are computed; eigh returns them in ascending order.
+        _, eigenvectors = scipy.linalg.eigh(covariance, subset_by_index=[n_features - self.n_bits, n_features - 1])
+        components = np.ascontiguousarray(eigenvectors[:, ::-1])
         # Fix each eigenvector's sign (largest entry positive) so codes do not depend on LAPACK's choice.
         pivots = np.argmax(np.abs(components), axis=0)
         components *= np.sign(components[pivots, np.arange(self.n_bits)])

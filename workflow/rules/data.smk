@@ -9,6 +9,7 @@ rule acquire:
         mirror=config["data"]["mirror"],
         allow_unverified=config["data"]["allow_unverified"],
         timeout_s=config["data"]["timeout_s"],
+        registry=config["data"]["registry"],
     conda:
         "../envs/bdnn.yaml"
     log:
