@@ -62,7 +62,7 @@ def load_features(path: PathLike, indices: np.ndarray, what: str) -> np.ndarray:
 
 
 def write_ground_truth(features_path: PathLike, labels_path: PathLike, split_path: PathLike,
-                       settings: Mapping[str, Any], output: PathLike, chunk_size: int = 1000) -> None:
+                       settings: Mapping[str, Any], output: PathLike) -> None:
     """Compute and save an experiment's ground truth.
 
     ``settings["type"]`` is ``"knn"`` (the ``settings["k"]`` Euclidean nearest
@@ -79,7 +79,7 @@ def write_ground_truth(features_path: PathLike, labels_path: PathLike, split_pat
         if k > database.shape[0]:
             raise ValueError(f"ground truth k={k} exceeds the database size {database.shape[0]}; lower k")
         started = time.perf_counter()
-        neighbours = knn_ground_truth(queries, database, k, chunk_size=chunk_size)
+        neighbours = knn_ground_truth(queries, database, k)
         logger.info("K-NN ground truth (k=%d) for %d queries in %d database items: %.1f s", k, queries.shape[0],
                     database.shape[0], time.perf_counter() - started)
         save_npz(output, type="knn", k=k, neighbours=neighbours)

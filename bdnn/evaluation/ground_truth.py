@@ -92,11 +92,11 @@ def knn_ground_truth(
     k : int
         Number of neighbours, in [1, n_database].
     chunk_size : int, optional
-        Queries per block. By default the block holds about 2**25 distances
+        Queries per block. By default the block contains about 2**25 distances
         (256 MiB), and at least one query.
     database_chunk_size : int, optional
-        Database rows per matrix product. By default a chunk holds about
-        2**23 float64 values (64 MiB).
+        Database rows per matrix product. By default a chunk contains
+        about 2**23 float64 values (64 MiB).
     show_progress : bool
         Show a progress bar over queries.
 

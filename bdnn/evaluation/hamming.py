@@ -20,8 +20,9 @@ from bdnn.io import require_codes
 DISTANCE_BLOCK_ELEMENTS = 2**24
 
 # Size of the XOR temporary. A block is computed in database tiles of about
-# this size so the temporary stays in cache. On an AMD EPYC (1 MiB L2 per core)
-# this ran 2.5 times faster than one temporary as large as the block.
+# this size so the temporary stays in cache. On a 2-core AMD EPYC virtual
+# machine (512 KiB L2 per core) this ran 2.5 times faster than one temporary
+# as large as the block.
 TILE_BYTES = 2**20
 
 
@@ -139,7 +140,7 @@ def hamming_distance_blocks(
     database_packed : ndarray of shape (n_database, n_bytes), dtype uint8
         Packed database codes with the same ``n_bytes``.
     chunk_size : int, optional
-        Number of queries per block. By default a block holds about
+        Number of queries per block. By default a block contains about
         ``DISTANCE_BLOCK_ELEMENTS`` = 2**24 distances (16 MiB as uint8), and
         the XOR temporary takes about ``TILE_BYTES`` = 1 MiB more.
 

@@ -25,10 +25,11 @@ has the query's class.
 Precision and recall by Hamming radius are averaged per query, not pooled.
 A query that retrieves nothing within a radius has precision 0 there.
 
-Ranks are found without sorting the database. For each distinct distance d
-among a query's relevant items, the rank of relevant item i is the number of
-codes closer than d plus the number of codes at distance d with a smaller
-index, counted by popcount over packed bit masks. Distances are computed for
+Ranks are found without sorting the database. The rank of a relevant item
+i at distance d is the number of codes closer than d plus the number of
+codes at distance d with an index below i. The second count comes from
+popcounts over a packed bit mask, one mask per distinct distance among the
+query's relevant items. Distances are computed for
 a block of queries at a time (see
 :func:`bdnn.evaluation.hamming.hamming_distance_blocks`), so memory stays
 bounded for any number of queries.
