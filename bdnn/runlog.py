@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from types import TracebackType
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -25,3 +26,9 @@ def configure_logging(log_file: str | os.PathLike | None = None, level: int = lo
         handlers.append(logging.FileHandler(log_file, mode="w"))
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+    # Without this, a job's fatal error reaches only the terminal and not its log file.
+    logging.getLogger("bdnn").critical("job failed: %s", error, exc_info=(kind, error, traceback))
