@@ -1,6 +1,8 @@
 """Stage functions behind the rules, run on small synthetic files."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -85,3 +87,12 @@ def test_training_rejects_nan_features(dataset):
                          dataset / "model.npz", dataset / "codes.npz")
     assert not (dataset / "codes.npz").exists()
     assert not (dataset / "model.npz").exists()
+
+
+def test_atomic_writes_follow_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        save_json(tmp_path / "out.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o644

@@ -39,22 +39,18 @@ def dataset_path(wildcards, name):
     return f"data/datasets/{dataset_of(wildcards)}/{name}"
 
 
+def code_lengths(experiment, method):
+    """Code lengths of one method in one experiment: its own list if given, else the global ``bits``."""
+    return config["experiments"][experiment].get("bits", {}).get(method, config["bits"])
+
+
 def run_results(name):
     """Paths of ``name`` for every experiment, method and code length to run."""
-    paths = []
-    for experiment in config["run"]:
-        for method in config["experiments"][experiment]["methods"]:
-            for bits in config["bits"]:
-                paths.append(f"results/{experiment}/{method}/{bits}/{name}")
-    return paths
-
-
-def experiment_results(wildcards, name):
-    settings = experiment_config(wildcards)
     return [
-        f"results/{wildcards.experiment}/{method}/{bits}/{name}"
-        for method in settings["methods"]
-        for bits in config["bits"]
+        f"results/{experiment}/{method}/{bits}/{name}"
+        for experiment in config["run"]
+        for method in config["experiments"][experiment]["methods"]
+        for bits in code_lengths(experiment, method)
     ]
 
 
