@@ -23,4 +23,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "results/summary.csv",
+        "results/tables.md",
         expand("figures/{experiment}_map.png", experiment=config["run"]),

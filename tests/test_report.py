@@ -6,6 +6,7 @@ import pytest
 from bdnn.io import save_json
 from bdnn.report.figures import plot_map_vs_bits
 from bdnn.report.summary import NO_REFERENCE, build_summary, write_summary
+from bdnn.report.tables import experiment_table
 
 
 def fake_metrics(value: float) -> dict:
@@ -63,3 +64,19 @@ def test_figure_rejects_unknown_experiment(metrics_paths, tmp_path):
     summary = build_summary(metrics_paths, EXPERIMENTS)
     with pytest.raises(ValueError, match="no mAP rows"):
         plot_map_vs_bits(summary, "sift1m", tmp_path / "figure.png")
+
+
+def test_tables_show_values_and_deltas(metrics_paths):
+    summary = build_summary(metrics_paths, EXPERIMENTS)
+    text = experiment_table(summary, "cifar10-dh")
+    assert "| method | metric | 16 bits | 32 bits |" in text
+    assert "15.00 (published 15.67, Δ -0.67)" in text
+    assert "Liong" in text
+    mnist = experiment_table(summary, "mnist")
+    assert "| itq | mAP (trapezoid AP) | 20.00 |" in mnist
+    assert "none available for this protocol" in mnist
+
+
+def test_tables_reject_unknown_experiment(metrics_paths):
+    with pytest.raises(ValueError, match="no rows for experiment 'sift1m'"):
+        experiment_table(build_summary(metrics_paths, EXPERIMENTS), "sift1m")

@@ -27,3 +27,16 @@ rule map_figure:
         "logs/report/{experiment}_map.log",
     script:
         "../scripts/map_figure.py"
+
+
+rule tables:
+    input:
+        summary="results/summary.csv",
+    output:
+        tables="results/tables.md",
+    conda:
+        "../envs/bdnn.yaml"
+    log:
+        "logs/report/tables.log",
+    script:
+        "../scripts/tables.py"
