@@ -1,3 +1,3 @@
-"""Learning to hash with binary deep neural networks: UH-BDNN, SH-BDNN and baselines."""
+"""Learning to hash with binary deep neural networks: UH-BDNN and the ITQ baseline."""
 
 __version__ = "0.1.0"

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def copy_workflow(destination: Path) -> Path:
+    destination.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         source = REPOSITORY / name
         if source.is_dir():

@@ -86,7 +86,7 @@ def build_summary(metrics_paths: Sequence[str | os.PathLike], experiments: Mappi
         columns={"value": "reference_value", "source": "reference_source"})
     summary = summary.merge(published, on=KEY_COLUMNS, how="left")
     summary["reference_source"] = summary["reference_source"].fillna(NO_REFERENCE)
-    return summary[SUMMARY_COLUMNS].sort_values(["experiment", "method", "bits", "metric", "ap_form"], kind="stable")
+    return summary[SUMMARY_COLUMNS].sort_values(["experiment", "method", "bits"], kind="stable")
 
 
 def write_summary(summary: pd.DataFrame, path: str | os.PathLike) -> None:

@@ -47,7 +47,7 @@ def experiment_table(summary: pd.DataFrame, experiment: str) -> str:
         "| method | metric | " + " | ".join(f"{b} bits" for b in bits) + " |",
         "|---|---|" + "---|" * len(bits),
     ]
-    for (method, label), group in rows.groupby(["method", "label"], sort=True):
+    for (method, label), group in rows.sort_values("method", kind="stable").groupby(["method", "label"], sort=False):
         by_bits = {row.bits: _cell(row.value, row.reference_value) for row in group.itertuples()}
         lines.append(f"| {method} | {label} | " + " | ".join(by_bits.get(b, "–") for b in bits) + " |")
     sources = sorted(set(rows["reference_source"]) - {"none available"})

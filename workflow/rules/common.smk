@@ -1,6 +1,9 @@
 from snakemake.utils import validate
 
+from bdnn.config_check import check_config
 
+
+check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 validate(config, "../schemas/config.schema.yaml")
 
 for _name in config["run"]:
