@@ -79,7 +79,7 @@ def save_json(path: str | os.PathLike, data: Mapping[str, Any]) -> None:
 
 
 def require_finite(array: np.ndarray, what: str) -> None:
-    """Raise ``ValueError`` naming ``what`` if ``array`` holds NaN or infinity."""
+    """Raise ``ValueError`` naming ``what`` if ``array`` contains NaN or infinity."""
     if not np.all(np.isfinite(array)):
         count = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{what} contains {count} NaN or infinite values; check the input data and the previous step")
@@ -91,7 +91,7 @@ def require_codes(codes: np.ndarray, what: str) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the array is not 2-D, not ``uint8`` or holds values other than 0 and 1.
+        If the array is not 2-D, not ``uint8`` or contains values other than 0 and 1.
     """
     codes = np.asarray(codes)
     if codes.ndim != 2:

@@ -21,7 +21,7 @@ METHOD_NAMES = ("itq", "uh_bdnn")
 
 
 class HashingModel(Protocol):
-    """What the pipeline needs of a trained hashing method."""
+    """Interface the pipeline requires of a trained hashing method."""
 
     def encode(self, X: np.ndarray) -> np.ndarray: ...
 
@@ -69,7 +69,7 @@ def build_method(name: str, n_bits: int, params: Mapping[str, Any], random_state
 
 
 def fit_method(model: Any, train: np.ndarray, query: np.ndarray) -> Any:
-    """Fit ``model`` on ``train``; ITQ in ``train+query`` centring mode also sees ``query``."""
+    """Fit ``model`` on ``train``; ITQ in ``train+query`` centring mode also receives ``query``."""
     if isinstance(model, ITQ) and model.center == "train+query":
         return model.fit(train, query=query)
     return model.fit(train)

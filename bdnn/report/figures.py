@@ -1,4 +1,4 @@
-"""Figures of the paper's kind drawn from the summary table."""
+"""Figures drawn from the summary table: mAP against code length."""
 
 from __future__ import annotations
 
