@@ -4,6 +4,7 @@ import itertools
 import numpy as np
 import pytest
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_info
 
 from bdnn.hashing import training
 from bdnn.hashing.network import IDENTITY, SIGMOID, Layer, encode_bits, pack, unpack_layers
@@ -225,6 +226,27 @@ def test_weight_step_decreases_objective(clustered_data):
     fitted, n_iter = fit_weights(objective, encoder, codes, max_iter=20, iteration=0)
     assert 0 < n_iter <= 20
     assert sum(objective.encoder_loss(fitted, codes)[0].values()) < before
+
+
+def test_weight_step_keeps_blas_threads(clustered_data):
+    X = clustered_data / np.abs(clustered_data).max()
+    rng = np.random.default_rng(0)
+    codes = rng.choice([-1.0, 1.0], size=(X.shape[0], 6))
+    objective = UHObjective(X, LAMBDAS)
+    default_threads = [library["num_threads"] for library in threadpool_info()]
+    seen = []
+
+    class RecordingObjective:
+        term_names = objective.term_names
+
+        def encoder_loss(self, layers, codes):
+            seen.append([library["num_threads"] for library in threadpool_info()])
+            return objective.encoder_loss(layers, codes)
+
+    fit_weights(RecordingObjective(), tiny_encoder(X.shape[1], rng), codes, max_iter=3, iteration=0)
+    assert seen
+    assert all(threads == default_threads for threads in seen)
+    assert [library["num_threads"] for library in threadpool_info()] == default_threads
 
 
 def tiny_encoder(n_features, rng):

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import ThreadpoolController
 
 from bdnn.evaluation.metrics import mean_average_precision
 from bdnn.hashing.network import Layer, encode_bits, layer_arrays, pack, unpack_layers
@@ -233,22 +234,30 @@ def fit_weights(
         If a term or the gradient is NaN or infinite at any evaluation.
     """
     dtype = layers[0].weight.dtype
+    controller = ThreadpoolController()
+    default_threads = controller.info()
 
     def loss_and_gradient(vector: np.ndarray) -> tuple[float, np.ndarray]:
-        current = unpack_layers(vector, layers, dtype)
-        terms, gradients = objective.encoder_loss(current, codes)
+        with controller.limit(limits=default_threads):
+            current = unpack_layers(vector, layers, dtype)
+            terms, gradients = objective.encoder_loss(current, codes)
         _require_finite_terms(terms, iteration)
         flat = pack([array for pair in gradients for array in pair])
         _require_finite_array(flat, iteration, "gradient")
         return sum(terms.values()), flat
 
-    result = minimize(
-        loss_and_gradient,
-        pack(layer_arrays(layers)),
-        jac=True,
-        method="L-BFGS-B",
-        options={**LBFGS_OPTIONS, "maxiter": max_iter},
-    )
+    # L-BFGS-B's own vector operations run on one BLAS thread, and the objective on the default threads.
+    # Its many small BLAS calls gain nothing from threads: with 100 corrections and 73,876 variables,
+    # the default 2 threads took 0.58 s per iteration against 0.097 s for one (scipy 1.17.1, OpenBLAS
+    # 0.3.31, 2 cores shared with other jobs; benchmarks/bench_uh_bdnn.py --lbfgs-overhead).
+    with controller.limit(limits=1, user_api="blas"):
+        result = minimize(
+            loss_and_gradient,
+            pack(layer_arrays(layers)),
+            jac=True,
+            method="L-BFGS-B",
+            options={**LBFGS_OPTIONS, "maxiter": max_iter},
+        )
     logger.debug(
         "(W, c)-step of outer iteration %d: %d L-BFGS iterations, %d evaluations, loss %.6g (%s)",
         iteration, result.nit, result.nfev, result.fun, result.message,
@@ -272,6 +281,9 @@ def train_binary_encoder(
     the objective's B-step, a (W, c)-step and ``validate``. Training stops at the
     first outer iteration whose validation mAP is not strictly above the best so
     far, or after ``max_outer`` iterations, and returns the best network.
+
+    NOTE: the initial network (outer iteration 0) is validated too and can be
+    the one returned. Whether the authors' code validated it is not confirmed.
 
     Parameters
     ----------

@@ -66,7 +66,7 @@ DEFAULT_HIDDEN = {8: (90, 20), 16: (90, 30), 24: (100, 40), 32: (120, 50)}
 
 DTYPES = ("float32", "float64")
 
-# Rows encoded at a time, which bounds the memory of the hidden layers in ``encode``.
+# Rows scaled or encoded at a time, which bounds the memory of float64 copies and hidden layers.
 _ENCODE_CHUNK_ROWS = 65536
 
 _LEARNED = ("input_min_", "input_scale_", "layers_", "decoder_", "history_", "best_iteration_")
@@ -363,9 +363,11 @@ class UHBDNN:
             )
 
     def _scale(self, X: np.ndarray, minimum: np.ndarray, scale: float) -> np.ndarray:
-        scaled = X.astype(self.dtype)
-        scaled -= minimum.astype(self.dtype)
-        scaled /= np.asarray(scale, dtype=self.dtype)
+        """Return ``(X - minimum) / scale`` in the network's dtype, computed in float64 by row chunks."""
+        scaled = np.empty(X.shape, dtype=self.dtype)
+        for start in range(0, X.shape[0], _ENCODE_CHUNK_ROWS):
+            rows = slice(start, start + _ENCODE_CHUNK_ROWS)
+            scaled[rows] = (X[rows].astype(np.float64) - minimum) / scale
         return scaled
 
     def fit(self, X: np.ndarray) -> "UHBDNN":
