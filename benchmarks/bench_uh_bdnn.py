@@ -1,6 +1,6 @@
 """Measure the speed of UH-BDNN training on MNIST and check its retrieval quality on a subset.
 
-Five measurements, each selected by an option:
+Six measurements, each selected by an option:
 
 - ``--matmul``: numpy matrix-multiply throughput (GFLOP/s) in float32 and
   float64 for the products of the first layer, the bulk of the work;
@@ -14,6 +14,8 @@ Five measurements, each selected by an option:
   training images, and the mAP of UH-BDNN and ITQ on the MNIST protocol
   (database = training set, queries = the 10,000 test images, relevant = the
   50 Euclidean nearest neighbours);
+- ``--precision``: the relative difference between one objective-and-gradient
+  evaluation in float32 and in float64 on the subset below;
 - ``--subset``: the quick retrieval check on the MNIST test file (database and
   training set = its first 9,000 images, queries = its last 1,000, relevant =
   the 50 Euclidean nearest neighbours), UH-BDNN against ITQ, in the given dtypes.
@@ -44,7 +46,7 @@ from bdnn.data.readers import read_mnist_images
 from bdnn.evaluation.ground_truth import knn_ground_truth
 from bdnn.evaluation.metrics import mean_average_precision
 from bdnn.hashing.itq import ITQ
-from bdnn.hashing.network import IDENTITY, SIGMOID, eigenvector_layers, layer_arrays, pack
+from bdnn.hashing.network import IDENTITY, SIGMOID, Layer, eigenvector_layers, layer_arrays, pack
 from bdnn.hashing.training import LBFGS_OPTIONS, fit_weights
 from bdnn.hashing.uh_bdnn import DEFAULT_HIDDEN, UHBDNN, UHObjective
 
@@ -244,6 +246,34 @@ def train_full(train_images: np.ndarray, test_images: np.ndarray, n_bits: int, d
     return {"n_bits": n_bits, "runs": runs}
 
 
+def compare_precision(test_images: np.ndarray, n_bits: int) -> dict[str, Any]:
+    """Compare one objective-and-gradient evaluation in float32 with float64 on the subset's training set.
+
+    The network is the eigenvector initialisation (computed in float64, then
+    rounded for float32) and B is ITQ's codes, the state before the first (W, c)-step.
+    """
+    n1, n2 = DEFAULT_HIDDEN[n_bits]
+    scaled = test_images[:SUBSET_DATABASE] / np.float64(np.ptp(test_images[:SUBSET_DATABASE], axis=0).max())
+    codes = 2.0 * ITQ(n_bits, random_state=0).fit(scaled).encode(scaled) - 1.0
+    layers = eigenvector_layers(scaled, [n1, n2, n_bits], [SIGMOID, SIGMOID, IDENTITY], np.dtype(np.float64))
+    lambdas = (1e-5, 5e-2, 1e-2, 5e-7)
+
+    evaluations = {}
+    for dtype in ("float32", "float64"):
+        rounded = [Layer(layer.weight.astype(dtype), layer.bias.astype(dtype), layer.activation) for layer in layers]
+        terms, gradients = UHObjective(scaled.astype(dtype), lambdas).encoder_loss(rounded, codes)
+        evaluations[dtype] = (terms, pack([array for pair in gradients for array in pair]))
+
+    (terms32, gradient32), (terms64, gradient64) = evaluations["float32"], evaluations["float64"]
+    results = {
+        "term_relative_difference": {name: abs(terms32[name] - terms64[name]) / abs(terms64[name]) for name in terms64},
+        "gradient_relative_difference": float(np.linalg.norm(gradient32 - gradient64) / np.linalg.norm(gradient64)),
+    }
+    logger.info("float32 against float64: loss terms differ by at most %.1e relative, the gradient by %.1e",
+                max(results["term_relative_difference"].values()), results["gradient_relative_difference"])
+    return results
+
+
 def subset_check(test_images: np.ndarray, n_bits: int, dtypes: list[str], random_states: list[int]) -> dict[str, Any]:
     """Compare UH-BDNN and ITQ on the quick MNIST subset (trapezoid mAP in percent)."""
     database, queries = test_images[:SUBSET_DATABASE], test_images[SUBSET_DATABASE:]
@@ -295,6 +325,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--train", action="store_true",
                         help="train on the 60,000 training images and evaluate on the 10,000 test images")
     parser.add_argument("--subset", action="store_true", help="run the quick retrieval check on the test file")
+    parser.add_argument("--precision", action="store_true",
+                        help="compare one objective evaluation in float32 with float64 on the subset")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"],
                         help="network dtypes to measure (default: both)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="random_state values for --subset (default 0)")
@@ -325,10 +357,12 @@ def main() -> None:
         sizes = [28 * 28, n1, n2, arguments.bits]
         n_parameters = sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(3))
         results["lbfgs_overhead"] = measure_lbfgs_overhead(n_parameters, 4 * arguments.lbfgs_iter)
-    if arguments.train or arguments.subset:
+    if arguments.train or arguments.subset or arguments.precision:
         test_images = load_images(arguments.mnist_dir, TEST_IMAGES)
     if arguments.train:
         results["train"] = train_full(train_images, test_images, arguments.bits, arguments.dtypes)
+    if arguments.precision:
+        results["precision"] = compare_precision(test_images, arguments.bits)
     if arguments.subset:
         results["subset"] = subset_check(test_images, arguments.bits, arguments.dtypes, arguments.seeds)
 
