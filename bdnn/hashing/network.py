@@ -112,8 +112,9 @@ def backward(
             delta = derivative
         layer_input = X if index == 0 else outputs[index - 1]
 
-        # (A^T delta)^T equals delta^T A, but OpenBLAS 0.3.31 ran the second form 3 to 4 times
-        # slower for m x 784 inputs (benchmarks/bench_uh_bdnn.py, 2 cores, float32 and float64).
+        # (A^T delta)^T equals delta^T A. For 60,000 x 784 inputs OpenBLAS 0.3.31 ran both at the same
+        # speed on an idle machine, but this form 1.5 to 2.7 times faster on 2 cores shared with other
+        # jobs (benchmarks/bench_uh_bdnn.py --matmul).
         gradients.append(((layer_input.T @ delta).T, delta.sum(axis=0)))
 
         # The first layer's input gradient is never needed, and it would cost as much as a layer-1 product.
