@@ -247,9 +247,9 @@ def fit_weights(
         return sum(terms.values()), flat
 
     # L-BFGS-B's own vector operations run on one BLAS thread, and the objective on the default threads.
-    # Its many small BLAS calls gain nothing from a second thread and suffer when cores are busy: with
+    # Its many small BLAS calls gain nothing from a second thread and suffer when cores are busy. With
     # 100 corrections and 73,876 variables an iteration took 0.039 s at 2 threads and 0.038 s at one on
-    # an idle machine, but 0.58 s against 0.097 s on 2 cores shared with other jobs (scipy 1.17.1,
+    # an idle machine. On 2 cores shared with other jobs it took 0.58 s against 0.097 s (scipy 1.17.1,
     # OpenBLAS 0.3.31, benchmarks/bench_uh_bdnn.py --lbfgs-overhead).
     with controller.limit(limits=1, user_api="blas"):
         result = minimize(
