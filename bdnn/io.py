@@ -85,6 +85,24 @@ def require_finite(array: np.ndarray, what: str) -> None:
         raise ValueError(f"{what} contains {count} NaN or infinite values; check the input data and the previous step")
 
 
+def require_feature_matrix(array: np.ndarray, what: str, *, finite: bool = True) -> np.ndarray:
+    """Check that ``array`` is a 2-D matrix of integer or floating-point features and return it.
+
+    Raises
+    ------
+    ValueError
+        If the array is not 2-D, has another dtype, or (with ``finite``) contains NaN or infinity.
+    """
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array of shape (n_samples, n_features), got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{what} must have an integer or floating-point dtype, got {array.dtype}")
+    if finite:
+        require_finite(array, what)
+    return array
+
+
 def require_codes(codes: np.ndarray, what: str) -> np.ndarray:
     """Check that ``codes`` is a 2-D ``uint8`` array of 0/1 bits and return it.
 

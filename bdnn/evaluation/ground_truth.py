@@ -14,6 +14,8 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from bdnn.io import require_feature_matrix
+
 logger = logging.getLogger(__name__)
 
 # Default size of one block of squared distances (query rows x database size), in float64 values.
@@ -21,15 +23,6 @@ DISTANCE_BLOCK_ELEMENTS = 2**25
 
 # Default size of one database chunk converted to float64 for a matrix product, in values (64 MiB).
 DATABASE_CHUNK_ELEMENTS = 2**23
-
-
-def _require_features(array: np.ndarray, name: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n, n_features), got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"{name} must have an integer or floating-point dtype, got {array.dtype}")
-    return array
 
 
 def _squared_norms(array: np.ndarray, name: str, chunk_rows: int) -> np.ndarray:
@@ -112,8 +105,8 @@ def knn_ground_truth(
         an input contains NaN or infinity, ``k`` is outside [1, n_database]
         or a chunk size is not positive.
     """
-    queries = _require_features(queries, "queries")
-    database = _require_features(database, "database")
+    queries = require_feature_matrix(queries, "queries", finite=False)
+    database = require_feature_matrix(database, "database", finite=False)
     if queries.shape[1] != database.shape[1]:
         raise ValueError(
             f"queries and database must have the same number of features, got {queries.shape[1]} and {database.shape[1]}"

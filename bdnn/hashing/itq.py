@@ -14,7 +14,7 @@ import os
 import numpy as np
 import scipy.linalg
 
-from bdnn.io import load_npz, require_finite, save_npz
+from bdnn.io import load_npz, require_feature_matrix, save_npz
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +26,8 @@ def _signed_bits(projection: np.ndarray) -> np.ndarray:
     return np.where(projection >= 0, 1.0, -1.0)
 
 
-def _validate_features(X: np.ndarray, name: str) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {X.shape}")
-    X = X.astype(np.float64, copy=False)
-    require_finite(X, name)
-    return X
+def _float_features(X: np.ndarray, name: str) -> np.ndarray:
+    return require_feature_matrix(X, name).astype(np.float64, copy=False)
 
 
 class ITQ:
@@ -93,7 +88,7 @@ class ITQ:
             raise ValueError(f"n_bits must be a positive integer, got {self.n_bits!r}")
         if self.center not in CENTER_MODES:
             raise ValueError(f"center must be one of {CENTER_MODES}, got {self.center!r}")
-        X = _validate_features(X, "X")
+        X = _float_features(X, "X")
         n_samples, n_features = X.shape
         if self.n_bits > n_features:
             raise ValueError(f"n_bits={self.n_bits} exceeds the number of features ({n_features})")
@@ -103,7 +98,7 @@ class ITQ:
         if self.center == "train+query":
             if query is None:
                 raise ValueError('center="train+query" needs the query data: call fit(X, query=Q)')
-            query = _validate_features(query, "query")
+            query = _float_features(query, "query")
             if query.shape[1] != n_features:
                 raise ValueError(f"query has {query.shape[1]} features, X has {n_features}")
             self.mean_ = (X.sum(axis=0) + query.sum(axis=0)) / (n_samples + query.shape[0])
@@ -140,7 +135,7 @@ class ITQ:
         """Return the rotated projection ``(X - mean) W R`` of shape (n, n_bits)."""
         if not hasattr(self, "rotation_"):
             raise RuntimeError("ITQ is not fitted: call fit(X) first")
-        X = _validate_features(X, "X")
+        X = _float_features(X, "X")
         if X.shape[1] != self.mean_.shape[0]:
             raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.mean_.shape[0]}")
         return (X - self.mean_) @ self.components_ @ self.rotation_

@@ -54,7 +54,7 @@ from bdnn.hashing.training import (
     train_binary_encoder,
     weight_decay,
 )
-from bdnn.io import load_npz, require_finite, save_npz
+from bdnn.io import load_npz, require_feature_matrix, save_npz
 
 logger = logging.getLogger(__name__)
 
@@ -243,16 +243,6 @@ class UHObjective:
         return uh_code_step(self.X, H, decoder, self.lambdas[1], self.n_sweeps)
 
 
-def _validate_features(X: np.ndarray, name: str) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
-        raise ValueError(f"{name} must contain real numbers, got dtype {X.dtype}")
-    require_finite(X, name)
-    return X
-
-
 class UHBDNN:
     """UH-BDNN hashing estimator.
 
@@ -391,7 +381,7 @@ class UHBDNN:
             If the objective becomes NaN or infinite; the estimator then stays unfitted.
         """
         self._check_settings()
-        X = _validate_features(X, "X")
+        X = require_feature_matrix(X, "X")
         for name in _LEARNED:
             self.__dict__.pop(name, None)
         n_samples, n_features = X.shape
@@ -465,7 +455,7 @@ class UHBDNN:
         """
         if not hasattr(self, "layers_"):
             raise RuntimeError("UHBDNN is not fitted: call fit(X) or UHBDNN.load(path) first")
-        X = _validate_features(X, "X")
+        X = require_feature_matrix(X, "X")
         if X.shape[1] != self.input_min_.shape[0]:
             raise ValueError(f"X has {X.shape[1]} features, the model was trained on {self.input_min_.shape[0]}")
         codes = np.empty((X.shape[0], self.n_bits), dtype=np.uint8)
