@@ -6,7 +6,7 @@ import pytest
 from bdnn.io import save_json
 from bdnn.report.figures import plot_map_vs_bits
 from bdnn.report.summary import NO_REFERENCE, build_summary, write_summary
-from bdnn.report.tables import experiment_table
+from bdnn.report.tables import experiment_table, main
 
 
 def fake_metrics(value: float) -> dict:
@@ -80,3 +80,14 @@ def test_tables_show_values_and_deltas(metrics_paths):
 def test_tables_reject_unknown_experiment(metrics_paths):
     with pytest.raises(ValueError, match="no rows for experiment 'sift1m'"):
         experiment_table(build_summary(metrics_paths, EXPERIMENTS), "sift1m")
+
+
+def test_tables_command_writes_file(metrics_paths, tmp_path):
+    summary_path = tmp_path / "summary.csv"
+    write_summary(build_summary(metrics_paths, EXPERIMENTS), summary_path)
+    output = tmp_path / "tables.md"
+    main([str(summary_path), "--output", str(output)])
+    text = output.read_text()
+    assert text.startswith("### ")
+    assert "### cifar10-dh" in text
+    assert "### mnist" in text

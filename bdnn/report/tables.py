@@ -10,6 +10,7 @@ import os
 import pandas as pd
 
 from bdnn.io import atomic_path
+from bdnn.report.summary import NO_REFERENCE
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def experiment_table(summary: pd.DataFrame, experiment: str) -> str:
     for (method, label), group in rows.sort_values("method", kind="stable").groupby(["method", "label"], sort=False):
         by_bits = {row.bits: _cell(row.value, row.reference_value) for row in group.itertuples()}
         lines.append(f"| {method} | {label} | " + " | ".join(by_bits.get(b, "–") for b in bits) + " |")
-    sources = sorted(set(rows["reference_source"]) - {"none available"})
+    sources = sorted(set(rows["reference_source"]) - {NO_REFERENCE})
     lines.append("")
     lines.append("Published values: " + ("; ".join(sources) if sources else "none available for this protocol") + ".")
     return "\n".join(lines) + "\n"
@@ -61,18 +62,24 @@ def summary_tables(summary: pd.DataFrame) -> str:
     return "\n".join(experiment_table(summary, name) for name in sorted(summary["experiment"].unique()))
 
 
+def write_tables(summary_path: str | os.PathLike, output: str | os.PathLike) -> None:
+    """Write the Markdown tables of the summary CSV at ``summary_path`` to ``output`` atomically."""
+    text = summary_tables(pd.read_csv(summary_path))
+    with atomic_path(output) as temporary:
+        temporary.write_text(text)
+    logger.info("wrote the tables of %s to %s", summary_path, output)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print or write the Markdown tables of a summary CSV."""
     parser = argparse.ArgumentParser(description="Render results/summary.csv as Markdown tables.")
     parser.add_argument("summary", help="path of the summary CSV written by the pipeline")
     parser.add_argument("--output", help="Markdown file to write; standard output if absent")
     arguments = parser.parse_args(argv)
-    text = summary_tables(pd.read_csv(arguments.summary))
     if arguments.output is None:
-        print(text, end="")
+        print(summary_tables(pd.read_csv(arguments.summary)), end="")
         return
-    with atomic_path(arguments.output) as temporary:
-        temporary.write_text(text)
+    write_tables(arguments.summary, arguments.output)
 
 
 if __name__ == "__main__":
